@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbdev.maker
 from nbdev.export import nb_export
+from nbdev.maker import ModuleMaker
 
 ROOT = Path(__file__).resolve().parent.parent
 INIT = '''"""Ava-Edu: build Ava, a Llama-style causal language model, from scratch.
@@ -31,6 +32,18 @@ def _keep_absolute_imports(cells, lib_path=None) -> None:
     """Replace nbdev's relative-import rewriting: the exported code keeps the notebook's imports."""
 
 
+class _ModuleMaker(ModuleMaker):
+    """nbdev appends `#| export othermodule` cells to an existing file; here the first such cell creates it.
+
+    That lets one notebook export two modules (chapter 4: `model` and `config`). A module made this way
+    takes its docstring from its first exported cell, which starts with a string literal.
+    """
+
+    def __init__(self, dest, name, nb_path, is_new=True, **kwargs):
+        exists = (Path(dest) / (name.replace(".", "/") + ".py")).exists()
+        super().__init__(dest, name, nb_path, is_new=is_new or not exists, **kwargs)
+
+
 def export(root: Path = ROOT) -> list[Path]:
     """Write every exported module of `root/notebooks/*.ipynb` into `root/ava_edu`; return the files written.
 
@@ -42,7 +55,7 @@ def export(root: Path = ROOT) -> list[Path]:
     for old in package.glob("*.py"):
         old.unlink()
     for notebook in sorted((root / "notebooks").glob("*.ipynb")):
-        nb_export(notebook, lib_path=package)
+        nb_export(notebook, lib_path=package, mod_maker=_ModuleMaker)
     (package / "__init__.py").write_text(INIT, encoding="utf-8")
     return sorted(package.glob("*.py"))
 
