@@ -24,7 +24,7 @@ demo: $(STAMP)
 ## test: lint, the package tests, the notebook/package sync check, then every notebook top to bottom in fast mode
 test: $(STAMP) lint
 	AVA_EDU_FAST=1 $(BIN)/python -m pytest -n 2 tests/
-	AVA_EDU_FAST=1 $(BIN)/python -m pytest -n 2 --nbval-lax -p no:randomly notebooks/
+	AVA_EDU_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax notebooks/
 
 lint: $(STAMP)
 	$(BIN)/ruff check ava_edu tests benchmarks tools notebooks

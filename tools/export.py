@@ -26,6 +26,13 @@ edit the notebook, then run `make export`.
 
 __version__ = "0.1.0"
 '''
+MAIN = '''"""Run the `ava-edu` command line (notebooks/99_cli.ipynb) as `python -m ava_edu`."""
+
+from ava_edu.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+'''
 
 
 def _keep_absolute_imports(cells, lib_path=None) -> None:
@@ -57,6 +64,7 @@ def export(root: Path = ROOT) -> list[Path]:
     for notebook in sorted((root / "notebooks").glob("*.ipynb")):
         nb_export(notebook, lib_path=package, mod_maker=_ModuleMaker)
     (package / "__init__.py").write_text(INIT, encoding="utf-8")
+    (package / "__main__.py").write_text(MAIN, encoding="utf-8")
     return sorted(package.glob("*.py"))
 
 
