@@ -18,13 +18,14 @@ from nbclient import NotebookClient
 from nbdev.clean import clean_nb
 
 ROOT = Path(__file__).resolve().parent.parent
+CELL_METADATA = ["tags"]  # nbval reads cell tags such as `nbval-ignore-output`
 
 
 def clean_keeping_counts(nb: nbformat.NotebookNode) -> None:
     """Apply `nbdev.clean.clean_nb` but keep cell execution counts (evidence of a top-to-bottom run)."""
     counts = [cell.get("execution_count") for cell in nb.cells]
-    clean_nb(nb)
-    for cell, count in zip(nb.cells, counts):
+    clean_nb(nb, allowed_cell_metadata_keys=CELL_METADATA)
+    for cell, count in zip(nb.cells, counts, strict=True):
         if cell.cell_type == "code":
             cell.execution_count = count
 
