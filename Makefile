@@ -31,7 +31,7 @@ lint: $(STAMP)
 
 ## lab: open JupyterLab on the course
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/
 
 ## export: regenerate ava_edu/ from the notebooks (run after editing an exported cell)
 export: $(STAMP)
